@@ -37,6 +37,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_steps.py
+	$(PY) bench/bench_models.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

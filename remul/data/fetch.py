@@ -172,7 +172,8 @@ def _missing_message(entry: DataFile, where: str) -> str:
     if entry.kind == "npz":
         msg += (
             f". Download the MD17 trajectory from {entry.url} (sgdml.org) and put it in "
-            f"{where}/md17/, or run `remul data {_dataset_of(entry)}` to download it"
+            f"{where}/md17/ (or any folder DIR/md17/ and run `remul data --from DIR "
+            f"{_dataset_of(entry)}`), or run `remul data {_dataset_of(entry)}` to download it"
         )
     return msg
 
@@ -257,4 +258,10 @@ def ensure_dataset(
             f"to download it, or `remul data --from DIR {name}` for a local copy "
             f"(or set {ENV_SOURCE}=DIR)"
         )
-    return fetch_dataset(name, source=src, cache=root)
+    try:
+        return fetch_dataset(name, source=src, cache=root)
+    except DataError as err:
+        raise DataError(
+            f"dataset {name!r} is not in the cache {root}, and fetching it from {src} failed: "
+            f"{err}"
+        ) from err

@@ -39,7 +39,8 @@ ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
         ("builtins", "str"),
         ("__builtin__", "list"),
         ("__builtin__", "tuple"),
-        ("copy_reg", "_reconstructor"),
+        # protocol-2 pickles store bytes (numpy's raw data) as _codecs.encode(str, "latin1")
+        ("_codecs", "encode"),
     }
 )
 # numpy's dtype classes (numpy.dtypes.Float64DType, ...) appear in pickles written by numpy >= 2.
@@ -59,10 +60,6 @@ class SafeUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in ALLOWED_GLOBALS:
-            if module == "copy_reg":
-                raise UnsafePickleError(
-                    f"{self.source}: refused global {module}.{name} (not an allowed type)"
-                )
             return super().find_class(module, name)
         if module in _ALLOWED_MODULE_PREFIX_CLASSES and name.endswith("DType"):
             obj = super().find_class(module, name)

@@ -26,6 +26,13 @@ from remul.tasks.base import Splits, Task, TaskSpec
 _GRAPHS: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
 
+class GraphSplits(dict):
+    """The splits dict, carrying the molecule's graph as ``.graph`` (kept through pickling, e.g.
+    when a sweep ships preloaded splits to its workers)."""
+
+    graph: tuple[torch.Tensor, torch.Tensor] | None = None
+
+
 def one_hot_types(z) -> torch.Tensor:
     z = torch.as_tensor(z, dtype=torch.long)
     types = torch.tensor(HEAVY_TYPES)
@@ -71,20 +78,24 @@ class MD17Task(Task):
             max_samples={s: data[f"max_{s}"] for s in ("train", "val", "test")},
         )
         h = one_hot_types(d["z"])
-        _GRAPHS[self.name] = (
+        graph = (
             torch.as_tensor(d["edge_index"]),
             torch.as_tensor(d["edge_attr"], dtype=torch.float32),
         )
-        out = {}
+        _GRAPHS[self.name] = graph
+        out = GraphSplits()
+        out.graph = graph
         for s in ("train", "val", "test"):
             x, v, y = (torch.as_tensor(a, dtype=torch.float32) for a in d[s])
             out[s] = {"x": x, "v": v, "h": h.expand(x.shape[0], -1, -1).contiguous(), "y": y}
         return out
 
     def spec(self, splits: Splits) -> TaskSpec:
-        if self.name not in _GRAPHS:  # splits loaded in another process: rebuild the graph
+        graph = getattr(splits, "graph", None) or _GRAPHS.get(self.name)
+        if graph is None:  # plain-dict splits from another process: rebuild the graph
             self.load({**self._data, "max_train": 1, "max_val": 1, "max_test": 1})
-        ei, ea = _GRAPHS[self.name]
+            graph = _GRAPHS[self.name]
+        ei, ea = graph
         h = splits["train"]["h"]
         return TaskSpec(n_nodes=h.shape[1], node_feature_dim=h.shape[2], edge_index=ei,
                         edge_attr=ea)

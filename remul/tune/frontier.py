@@ -8,8 +8,8 @@ dominate neither each other, so all copies stay on the frontier (and count once 
 hypervolume).
 
 Rows are *excluded* (column ``excluded`` holds the reason, the frontier ignores them) when the
-trial errored, did not finish (e.g. stopped by ASHA), or an objective is missing, NaN, infinite
-or above ``diverge_threshold``.
+trial errored, did not finish (e.g. stopped by ASHA), an objective is missing, NaN or infinite,
+or the task error is above ``diverge_threshold`` (off by default).
 
 Hypervolume: the area dominated by the frontier and bounded by the reference point ``r``
 (both objectives minimised). The default reference point is the nadir of the valid points
@@ -119,7 +119,7 @@ def _exclusion(row: pd.Series, axes, diverge_threshold) -> str:
             return f"nan: {a} is NaN"
         if not math.isfinite(v):
             return f"diverged: {a} is {v}"
-        if diverge_threshold is not None and v > diverge_threshold:
+        if diverge_threshold is not None and a == axes[0] and v > diverge_threshold:
             return f"diverged: {a}={v:.4g} > {diverge_threshold:g}"
     return ""
 

@@ -123,6 +123,29 @@ def unflatten(flat: dict[str, Any]) -> dict:
     return out
 
 
+def strip_none(d: dict) -> dict:
+    """Drop None leaves: keys a trial does not use (e.g. gamma outside gradnorm)."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            v = strip_none(v)
+            if v:
+                out[k] = v
+        elif v is not None:
+            out[k] = v
+    return out
+
+
+def template(configs: list[dict]) -> dict:
+    """A param_space holding every key of ``configs`` with value None (a grid or random
+    search passes its configs as ``points_to_evaluate``, which must name existing keys)."""
+    out: dict = {}
+    for c in configs:
+        for k in flatten_space(c) if c else {}:
+            out[k] = None
+    return unflatten(out)
+
+
 def deep_merge(base: dict, update: dict) -> dict:
     """Recursive merge (dicts merge key by key, other values replace)."""
     out = copy.deepcopy(base)

@@ -248,9 +248,9 @@ class MlflowTrialCallback(Callback):
         else:
             from mlflow.entities import Param
 
-            from remul.tune.space import deep_merge
+            from remul.tune.space import deep_merge, strip_none
 
-            cfg = deep_merge(self.base_config, dict(trial.config))
+            cfg = deep_merge(self.base_config, strip_none(dict(trial.config)))
             try:
                 from remul.config import resolve_config
                 from remul.tasks import get_task

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 
-from remul.tune.space import deep_merge
+from remul.tune.space import deep_merge, strip_none
 
 _SPLITS_CACHE: dict[str, object] = {}
 
@@ -76,7 +76,7 @@ def remul_trainable(config: dict, setup: TrialSetup) -> None:
     from remul.train import train
 
     task = get_task(setup.task)
-    cfg = resolve_config(task, deep_merge(setup.base_config, dict(config)))
+    cfg = resolve_config(task, deep_merge(setup.base_config, strip_none(dict(config))))
     torch.set_num_threads(max(1, int(setup.cpus)))
     if cfg["device"] == "auto":
         gpus = ray.get_gpu_ids() if ray.is_initialized() else []

@@ -58,7 +58,9 @@ def test_code_object_is_refused(tmp_path):
     with pytest.raises(UnsafePickleError, match=r"code\.pkl: refused global marshal\.loads"):
         safe_load(path)
     with pytest.raises(UnsafePickleError, match="refused global"):
-        safe_loads(pickle.dumps(pickle.loads.__class__), source="fn.pkl")
+        safe_loads(b"ctypes\nCodeType\n(tR.", source="fn.pkl")
+    with pytest.raises(UnsafePickleError, match="types.FunctionType"):
+        safe_loads(b"ctypes\nFunctionType\n(tR.", source="fn.pkl")
 
 
 def test_object_arrays_of_unsafe_types_are_refused():

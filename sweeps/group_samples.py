@@ -1,0 +1,43 @@
+"""How many transformed copies per input in L_equi: a grid over n_group_samples (and beta) with
+constant weighting.
+
+    python sweeps/group_samples.py [--task nbody] [--smoke]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from ray import tune  # noqa: E402
+
+from remul.tune import scripts  # noqa: E402
+
+SPACE = {
+    "mode": "constant",
+    "n_group_samples": tune.grid_search([1, 2, 4, 8]),
+    "beta": tune.grid_search([0.1, 1.0, 10.0]),
+    "model": {"name": "transformer", "hidden": 32, "blocks": 2, "heads": 2},
+    "epochs": 40,
+    "lr": 1e-3,
+}
+NBODY_DATA = {"n_train": 1000, "n_val": 500, "n_test": 1000, "n_ood": 1000}
+
+
+def main(argv=None) -> int:
+    args = scripts.parser(__doc__, task="nbody").parse_args(argv)
+    space = dict(SPACE)
+    if args.task == "nbody":
+        space["data"] = NBODY_DATA
+    if args.smoke:
+        space = scripts.smoke_space(args.task, space)
+        space["n_group_samples"] = tune.grid_search([1, 4])
+        space["beta"] = tune.grid_search([1.0])
+    return scripts.run(args, args.task, space, search="grid",
+                       experiment=args.experiment or f"{args.task}-group-samples")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
