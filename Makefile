@@ -11,7 +11,7 @@ TORCH_PIP_ARGS ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-slow lint bench clean
+.PHONY: venv demo test test-slow lint bench bench-cluster clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_steps.py
 	$(PY) bench/bench_models.py
+
+bench-cluster: $(STAMP)
+	$(PY) bench/bench_cluster.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,18 +1,18 @@
 """A multi-node Ray cluster and an MLflow server on one machine (127.0.0.1), and trial placement.
 
 Used by ``tests/cluster/`` and ``bench/bench_cluster.py`` to exercise the cluster path of the sweep
-service without a cloud: a head and N worker nodes, each a separate ``ray start`` (its own raylet,
-object store and logical GPUs declared with ``--num-gpus``), joined over 127.0.0.1, plus a real
-``mlflow server`` on 127.0.0.1 with a SQLite backend.
+service without a cloud: a head and N worker nodes (each its own raylet and object store, with
+logical GPUs declared through ``num_gpus``), joined over 127.0.0.1, plus a real ``mlflow server``
+on 127.0.0.1 with a SQLite backend.
 
 Every process is started in a new session, and :meth:`LocalRayCluster.stop` /
 :meth:`MLflowServer.stop` end exactly those process groups (plus any stray process whose command
 line names this cluster's private temp dir). Nothing here calls ``ray stop``, which would end every
-Ray process on the machine, other users' included. The cluster uses its own ``--temp-dir`` so that
-``ray.init()`` elsewhere on the machine never auto-connects to it, and explicit free ports so that
-it never collides with another Ray instance.
+Ray process on the machine, other users' included. The cluster uses its own temp dir (and
+``RAY_TMPDIR``) so that ``ray.init()`` elsewhere on the machine never auto-connects to it, and
+explicit free ports so that it never collides with another Ray instance.
 
-Logical GPUs measure scheduling (how Ray packs fractional-GPU trials), not GPU speed.
+Logical GPUs measure scheduling, not GPU speed.
 """
 
 from __future__ import annotations
@@ -454,6 +454,11 @@ def main(argv=None) -> int:
     p.add_argument("--cpus", type=int, default=2, help="CPUs per node")
     p.add_argument("--mlflow", action="store_true", help="also start an MLflow server")
     args = p.parse_args(argv)
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
     with contextlib.ExitStack() as stack:
         cluster = stack.enter_context(LocalRayCluster(num_workers=args.workers,
                                                       gpus_per_node=args.gpus,

@@ -10,6 +10,11 @@
 
 from __future__ import annotations
 
+import os as _os
+
+# single-machine Ray binds to 127.0.0.1; Ray reads this when first imported
+_os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
 
 def __getattr__(name):
     if name in ("tune_remul", "SweepResult"):

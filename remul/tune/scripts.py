@@ -69,6 +69,8 @@ def missing_task(task: str) -> str | None:
     if task in names:
         return None
     family = task.split("_", 1)[0]
+    if any(n.startswith(family + "_") for n in names):
+        return f"task {task!r}: unknown task; available: {names}"
     hint = {
         "mocap": "remul.tasks.mocap (CMU motion capture loaders, remul.data)",
         "md17": "remul.tasks.md17 (MD17 npz loaders, remul.data)",

@@ -16,7 +16,8 @@ frontier and hypervolume. The sweep:
 
 ``resume=True`` finds the latest interrupted sweep of the same experiment under
 ``storage_path`` and finishes it with ``Tuner.restore`` (finished trials are neither rerun nor
-logged twice); ``resume="<experiment dir>"`` picks one.
+logged twice); ``resume="<experiment dir>"`` picks one. A resumed sweep keeps its own space,
+search, objectives and resources (stored in ``remul_sweep.json``); those arguments are ignored.
 """
 
 from __future__ import annotations
@@ -150,6 +151,17 @@ def _max_epochs(spec: SweepSpec, base_cfg: dict) -> int:
     return int(base_cfg["epochs"])
 
 
+def loopback_only() -> None:
+    """Keep a local Ray on 127.0.0.1: single-machine mode (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``)
+    unless the caller set that variable. Ray reads it when first imported, so the constant is
+    also updated for a Ray imported earlier."""
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    if os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"].lower() in ("0", "false"):
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False
+
+
 def _init_ray(address: str | None, num_cpus: int | None) -> bool:
     """Connect to ``address`` / ``$RAY_ADDRESS`` or start a local instance; True if started."""
     import ray
@@ -160,6 +172,7 @@ def _init_ray(address: str | None, num_cpus: int | None) -> bool:
     if addr:
         ray.init(address=addr)
         return False
+    loopback_only()
     ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
              configure_logging=True, logging_level="WARNING")
     return True
@@ -212,6 +225,7 @@ def tune_remul(
     num_cpus: int | None = None,
     reuse_actors: bool = True,
     max_failures: int = 2,
+    checkpoint_every: int = 1,
     reference: tuple[float, float] | None = None,
     verbose: int = 1,
     quiet: bool = False,
@@ -238,6 +252,7 @@ def tune_remul(
         num_cpus: CPUs of a local Ray instance (default: all).
         reuse_actors: reuse trial actors between trials.
         max_failures: restarts of a failed trial from its last checkpoint.
+        checkpoint_every: epochs between trial checkpoints (default 1: every epoch).
         reference: hypervolume reference point (default: 1.1 x the nadir of valid trials).
         verbose: Ray Tune verbosity (0-3).
         quiet: do not print the closing summary.
@@ -256,11 +271,6 @@ def tune_remul(
     )
     experiment = experiment or f"remul-{task}"
     root = _storage_root(storage_path)
-    # the dataset: loaded once per sweep, before MLflow or Ray (a missing dataset fails here)
-    task_obj = get_task(task)
-    base_cfg = resolve_config(task_obj, spec.fixed)
-    splits = task_obj.load(base_cfg["data"], base_cfg["seed"])
-
     # --- where: new run or resumed one ---------------------------------------------------
     exp_dir: Path | None = None
     state: dict = {}
@@ -273,6 +283,17 @@ def tune_remul(
             raise ValueError(f"resume: no sweep state ({STATE_FILE}) in {exp_dir}")
         elif not quiet:
             print(f"resume: no interrupted sweep of {experiment!r} under {root}; starting anew")
+    if state:  # the interrupted sweep's own settings win over the arguments
+        if state.get("task") != task:
+            raise ValueError(f"resume: {exp_dir} is a sweep of task {state.get('task')!r}")
+        spec.fixed = state["fixed"]
+        spec.objectives = tuple(state["objectives"])
+        spec.resources = state["resources"]
+        spec.search = search = state["search"]
+    # the dataset: loaded once per sweep, before MLflow or Ray (a missing dataset fails here)
+    task_obj = get_task(task)
+    base_cfg = resolve_config(task_obj, spec.fixed)
+    splits = task_obj.load(base_cfg["data"], base_cfg["seed"])
     uri = tracking.default_tracking_uri(tracking_uri or state.get("tracking_uri"))
     client = tracking.client_for(uri)
     if state:
@@ -294,7 +315,8 @@ def tune_remul(
         exp_dir.mkdir(parents=True, exist_ok=True)
         state = {"task": task, "experiment": experiment, "experiment_id": exp_id,
                  "parent_run_id": parent_id, "tracking_uri": uri, "run_name": run_name,
-                 "search": search, "status": "running"}
+                 "search": search, "status": "running", "fixed": spec.fixed,
+                 "objectives": list(spec.objectives), "resources": spec.resources}
         (exp_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
     optuna_url = _optuna_url(uri, exp_dir) if search == "optuna" else None
 
@@ -304,7 +326,7 @@ def tune_remul(
         del splits
         setup = TrialSetup(
             task=task, base_config=spec.fixed, objectives=spec.objectives,
-            cpus=spec.resources["cpu"],
+            cpus=spec.resources["cpu"], checkpoint_every=checkpoint_every,
             data_refs={data_key(task, base_cfg["data"], base_cfg["seed"]): [ref]},
         )
         res = {"cpu": spec.resources["cpu"]}

@@ -38,6 +38,7 @@ class TrialSetup:
     base_config: dict
     objectives: tuple[str, ...]
     cpus: float = 1.0
+    checkpoint_every: int = 1  # epochs between checkpoints reported to Ray
     data_refs: dict = field(default_factory=dict)  # data_key -> [ObjectRef] (not resolved)
 
 
@@ -96,7 +97,8 @@ def remul_trainable(config: dict, setup: TrialSetup) -> None:
             rep = _numeric_items(metrics)
             for o in setup.objectives:
                 rep.setdefault(o, math.nan)
-            if checkpoint_dir:
+            every = max(1, int(setup.checkpoint_every))
+            if checkpoint_dir and (int(metrics.get("epoch", 0)) + 1) % every == 0:
                 tune.report(rep, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
             else:
                 tune.report(rep)

@@ -54,7 +54,9 @@ def sim(tmp_path_factory):
     with MLflowServer(str(root / "mlflow")) as server:
         # What the cluster config exports on the nodes; drivers and jobs inherit it.
         env = {"MLFLOW_TRACKING_URI": server.uri, "REMUL_DATA_DIR": data}
-        with LocalRayCluster(num_workers=2, gpus_per_node=1, cpus_per_node=2, env=env) as cluster:
+        # 4 logical CPUs per node: by CPU one node could take all 4 trials (1 CPU each), so
+        # the GPU (1 per node, 0.5 per trial) is what spreads them and caps each node at 2.
+        with LocalRayCluster(num_workers=2, gpus_per_node=1, cpus_per_node=4, env=env) as cluster:
             yield cluster, server, root
 
 

@@ -30,6 +30,9 @@ def tiny():
 def ray_session():
     import ray
 
+    from remul.tune.sweep import loopback_only
+
+    loopback_only()
     if ray.is_initialized():  # pragma: no cover - another module left it running
         ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",

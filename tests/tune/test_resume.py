@@ -23,7 +23,7 @@ SCRIPT = textwrap.dedent('''
     SPACE = {
         "model": {"name": "mlp", "hidden": 16, "layers": 2},
         "data": {"n_train": 128, "n_val": 64, "n_test": 64, "n_ood": 64},
-        "epochs": %d, "batch_size": 16, "metrics": {"M": 4, "n_samples": 16},
+        "epochs": N_EPOCHS, "batch_size": 16, "metrics": {"M": 4, "n_samples": 16},
         "beta": tune.grid_search([0.01, 0.1, 1.0, 10.0]),
     }
 
@@ -31,7 +31,7 @@ SCRIPT = textwrap.dedent('''
         tune_remul("nbody", SPACE, search="grid", max_concurrent_trials=1, num_cpus=2,
                    tracking_uri=sys.argv[1], storage_path=sys.argv[2], experiment="resume",
                    verbose=0)
-''' % N_EPOCHS)
+''').replace("N_EPOCHS", str(N_EPOCHS))
 
 
 def _state(client):
