@@ -6,7 +6,8 @@
    includes everything the service does per trial: scheduling, per-epoch reports and
    checkpoints, MLflow child runs (SQLite), and the frontier artifacts at the end; Ray itself
    is started beforehand (its start-up is reported separately).
-2. Concurrency: the same sweep with 2 concurrent 1-CPU trials against 1 at a time (throughput).
+2. Concurrency: the same sweep with 2 concurrent 1-CPU trials against 1 at a time (throughput),
+   for short epochs (~50 ms: the per-epoch report round trip dominates) and longer ones.
 
     python bench/bench_sweep.py [--trials 8] [--epochs 10] [--quick]
 
@@ -78,10 +79,12 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--conc-trials", type=int, default=4)
     p.add_argument("--conc-epochs", type=int, default=40)
+    p.add_argument("--long-epochs", type=int, default=10)
     p.add_argument("--quick", action="store_true", help="4 trials of 5 epochs")
     args = p.parse_args(argv)
     if args.quick:
         args.trials, args.epochs, args.conc_trials, args.conc_epochs = 4, 5, 2, 20
+        args.long_epochs = 4
     import ray
 
     from remul.tune.sweep import loopback_only
@@ -105,6 +108,10 @@ def main(argv=None) -> int:
         cseq = sequential(csp)
         c1 = sweep(csp, tmp, "bench-c1", reuse=True, concurrent=1)
         c2 = sweep(csp, tmp, "bench-c2", reuse=True, concurrent=2)
+        lsp = space(args.long_epochs, 4096, cbetas)  # longer epochs (~0.2-0.4 s each)
+        lseq = sequential(lsp)
+        l1 = sweep(lsp, tmp, "bench-l1", reuse=True, concurrent=1)
+        l2 = sweep(lsp, tmp, "bench-l2", reuse=True, concurrent=2)
     finally:
         ray.shutdown()
     n = args.trials
@@ -122,6 +129,10 @@ def main(argv=None) -> int:
         "concurrency": {"trials": args.conc_trials, "epochs": args.conc_epochs,
                         "in_process_s": cseq, "one_at_a_time_s": c1, "two_at_a_time_s": c2,
                         "speedup": c1 / c2, "speedup_vs_in_process": cseq / c2},
+        "concurrency_long_epochs": {"trials": args.conc_trials, "epochs": args.long_epochs,
+                                    "n_train": 4096, "in_process_s": lseq,
+                                    "one_at_a_time_s": l1, "two_at_a_time_s": l2,
+                                    "speedup": l1 / l2, "speedup_vs_in_process": lseq / l2},
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(res, indent=2))
@@ -134,6 +145,10 @@ def main(argv=None) -> int:
                                   f"s/trial, ratio {noreuse / seq:.2f}"),
         (f"{args.conc_trials} trials, 1 at a time", f"{c1:.2f} s (in-process {cseq:.2f} s)"),
         (f"{args.conc_trials} trials, 2 at a time", f"{c2:.2f} s  speedup {c1 / c2:.2f}x"),
+        (f"{args.conc_trials} long-epoch trials, 1 at a time",
+         f"{l1:.2f} s (in-process {lseq:.2f} s)"),
+        (f"{args.conc_trials} long-epoch trials, 2 at a time",
+         f"{l2:.2f} s  speedup {l1 / l2:.2f}x (vs in-process sequential {lseq / l2:.2f}x)"),
     ]
     w = max(len(a) for a, _ in rows)
     for a, b in rows:

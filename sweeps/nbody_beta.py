@@ -26,7 +26,7 @@ SPACE = {
     "beta": tune.grid_search(BETAS),  # only varies under constant (REMUL)
     "model": {"name": "transformer", "hidden": 32, "blocks": 2, "heads": 2},
     "data": {"n_train": 1000, "n_val": 500, "n_test": 1000, "n_ood": 1000},
-    "epochs": 80,
+    "epochs": 150,
     "batch_size": 100,
     "lr": 1e-3,
     "metrics": {"M": 50, "n_samples": 100},

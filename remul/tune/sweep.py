@@ -422,7 +422,9 @@ def _new_tuner(spec, trainable, exp_dir, run_name, uri, exp_id, parent_id, optun
         from ray.tune.search.basic_variant import BasicVariantGenerator
 
         configs = spec.trial_configs()
-        searcher = BasicVariantGenerator(points_to_evaluate=configs, random_state=spec.seed)
+        # max_concurrent_trials only limits a Searcher, so the generator limits itself
+        searcher = BasicVariantGenerator(points_to_evaluate=configs, random_state=spec.seed,
+                                         max_concurrent=spec.max_concurrent_trials or 0)
         num = len(configs)
         param_space = template(configs)
     scheduler = None
@@ -439,7 +441,8 @@ def _new_tuner(spec, trainable, exp_dir, run_name, uri, exp_id, parent_id, optun
         param_space=param_space,
         tune_config=tune.TuneConfig(
             search_alg=searcher, scheduler=scheduler, num_samples=num,
-            max_concurrent_trials=spec.max_concurrent_trials, reuse_actors=reuse_actors,
+            max_concurrent_trials=spec.max_concurrent_trials if spec.search == "optuna" else None,
+            reuse_actors=reuse_actors,
         ),
         run_config=tune.RunConfig(
             name=run_name, storage_path=str(Path(exp_dir).parent), callbacks=[callback],

@@ -14,7 +14,7 @@ import pytest
 
 from remul.tune import tracking
 
-N_EPOCHS = 6
+N_EPOCHS = 10
 SCRIPT = textwrap.dedent('''
     import sys
     from ray import tune
@@ -22,7 +22,7 @@ SCRIPT = textwrap.dedent('''
 
     SPACE = {
         "model": {"name": "mlp", "hidden": 16, "layers": 2},
-        "data": {"n_train": 128, "n_val": 64, "n_test": 64, "n_ood": 64},
+        "data": {"n_train": 256, "n_val": 64, "n_test": 64, "n_ood": 64},
         "epochs": N_EPOCHS, "batch_size": 16, "metrics": {"M": 4, "n_samples": 16},
         "beta": tune.grid_search([0.01, 0.1, 1.0, 10.0]),
     }
@@ -65,10 +65,10 @@ def test_killed_sweep_resumes_without_duplicates(ray_session, tmp_path, monkeypa
         while time.time() < deadline:
             assert proc.poll() is None, (tmp_path / "sweep.log").read_text()[-3000:]
             if (tmp_path / "mlruns.db").exists():
-                client = client or tracking.client_for(uri)
                 try:
+                    client = client or tracking.client_for(uri)
                     done, running = _state(client)
-                except Exception:  # noqa: BLE001 - store being created
+                except Exception:  # noqa: BLE001 - the store is being created
                     done, running = 0, 0
                 if done >= 1 and running >= 1:
                     break
@@ -83,6 +83,7 @@ def test_killed_sweep_resumes_without_duplicates(ray_session, tmp_path, monkeypa
             pass
         proc.wait(timeout=30)
         log.close()
+    client = client or tracking.client_for(uri)
     done_before, _ = _state(client)
     assert done_before < 4
 
@@ -94,7 +95,9 @@ def test_killed_sweep_resumes_without_duplicates(ray_session, tmp_path, monkeypa
     assert len(ids) == 4 and len(set(ids)) == 4
     assert len(res.results) == 4 and res.results["trial_id"].is_unique
     assert set(res.results["trial_id"]) == set(ids)
-    assert res.results["final"].all()
+    cols = [c for c in ("trial_id", "status", "error", "final", "epoch", "val_mse")
+            if c in res.results.columns]
+    assert res.results["final"].all(), res.results[cols].to_string()
     for c in children:
         assert c.info.status == "FINISHED"
         assert c.data.tags.get(tracking.TAG_FINAL) == "true"
