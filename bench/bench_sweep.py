@@ -2,8 +2,9 @@
 
 1. Overhead: N short N-body trials as a sweep (grid over beta, one trial at a time, 1 CPU each)
    against the same trainings run in-process one after another (``remul.train``, data preloaded).
-   Reported as seconds per trial and as a ratio, with and without actor reuse. The sweep time
-   includes everything the service does per trial: scheduling, per-epoch reports and
+   Reported as seconds per trial and as a ratio, with and without actor reuse, and split into a
+   fixed cost per sweep and a marginal cost per trial (1-epoch sweeps of 2 and 10 trials).
+   The sweep time includes everything the service does per trial: scheduling, per-epoch reports and
    checkpoints, MLflow child runs (SQLite), and the frontier artifacts at the end; Ray itself
    is started beforehand (its start-up is reported separately).
 2. Concurrency: the same sweep with 2 concurrent 1-CPU trials against 1 at a time (throughput),
@@ -79,7 +80,7 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--conc-trials", type=int, default=4)
     p.add_argument("--conc-epochs", type=int, default=40)
-    p.add_argument("--long-epochs", type=int, default=10)
+    p.add_argument("--long-epochs", type=int, default=60)
     p.add_argument("--quick", action="store_true", help="4 trials of 5 epochs")
     args = p.parse_args(argv)
     if args.quick:
@@ -108,7 +109,10 @@ def main(argv=None) -> int:
         cseq = sequential(csp)
         c1 = sweep(csp, tmp, "bench-c1", reuse=True, concurrent=1)
         c2 = sweep(csp, tmp, "bench-c2", reuse=True, concurrent=2)
-        lsp = space(args.long_epochs, 4096, cbetas)  # longer epochs (~0.2-0.4 s each)
+        m2 = sweep(space(1, 256, [1.0, 2.0]), tmp, "bench-m2", reuse=True, concurrent=1)
+        m10 = sweep(space(1, 256, [float(k + 1) for k in range(10)]), tmp, "bench-m10",
+                    reuse=True, concurrent=1)
+        lsp = space(args.long_epochs, 4096, cbetas)  # longer trials (~0.2 s epochs, ~12 s)
         lseq = sequential(lsp)
         l1 = sweep(lsp, tmp, "bench-l1", reuse=True, concurrent=1)
         l2 = sweep(lsp, tmp, "bench-l2", reuse=True, concurrent=2)
@@ -126,6 +130,9 @@ def main(argv=None) -> int:
         "overhead_per_trial_noreuse_s": (noreuse - seq) / n,
         "ratio_reuse": reuse / seq, "ratio_noreuse": noreuse / seq,
         "overhead_share_of_60s_trial_reuse": max(0.0, (reuse - seq) / n) / 60.0,
+        "one_epoch_sweeps": {"2_trials_s": m2, "10_trials_s": m10,
+                             "marginal_per_trial_s": (m10 - m2) / 8,
+                             "fixed_per_sweep_s": m2 - 2 * (m10 - m2) / 8},
         "concurrency": {"trials": args.conc_trials, "epochs": args.conc_epochs,
                         "in_process_s": cseq, "one_at_a_time_s": c1, "two_at_a_time_s": c2,
                         "speedup": c1 / c2, "speedup_vs_in_process": cseq / c2},
@@ -143,6 +150,9 @@ def main(argv=None) -> int:
                                f"ratio {reuse / seq:.2f}"),
         ("sweep, no actor reuse", f"{noreuse:.2f} s  overhead {(noreuse - seq) / n:+.2f} "
                                   f"s/trial, ratio {noreuse / seq:.2f}"),
+        ("1-epoch sweeps: 2 vs 10 trials", f"{m2:.2f} s vs {m10:.2f} s: "
+                                            f"{(m10 - m2) / 8:.2f} s per extra trial, "
+                                            f"{m2 - 2 * (m10 - m2) / 8:.2f} s fixed per sweep"),
         (f"{args.conc_trials} trials, 1 at a time", f"{c1:.2f} s (in-process {cseq:.2f} s)"),
         (f"{args.conc_trials} trials, 2 at a time", f"{c2:.2f} s  speedup {c1 / c2:.2f}x"),
         (f"{args.conc_trials} long-epoch trials, 1 at a time",

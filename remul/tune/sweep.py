@@ -50,6 +50,7 @@ from remul.tune.space import (  # noqa: E402
 )
 
 STATE_FILE = "remul_sweep.json"
+SPEC_FILE = "remul_space.pkl"  # the searched domains, for a resume before Ray saved its state
 SUMMARY_METRICS = ("val_mse", "val_equi_error", "test_mse", "ood_mse", "equi_error",
                    "equi_error_prime", "train_seconds")
 
@@ -225,7 +226,7 @@ def tune_remul(
     num_cpus: int | None = None,
     reuse_actors: bool = True,
     max_failures: int = 2,
-    checkpoint_every: int = 1,
+    report_interval_s: float = 1.0,
     reference: tuple[float, float] | None = None,
     verbose: int = 1,
     quiet: bool = False,
@@ -252,7 +253,9 @@ def tune_remul(
         num_cpus: CPUs of a local Ray instance (default: all).
         reuse_actors: reuse trial actors between trials.
         max_failures: restarts of a failed trial from its last checkpoint.
-        checkpoint_every: epochs between trial checkpoints (default 1: every epoch).
+        report_interval_s: a trial reports (with its checkpoint) after an epoch once this much
+            time passed since its last report; 0 = every epoch. Shorter epochs are batched and
+            still all logged to MLflow.
         reference: hypervolume reference point (default: 1.1 x the nadir of valid trials).
         verbose: Ray Tune verbosity (0-3).
         quiet: do not print the closing summary.
@@ -290,11 +293,16 @@ def tune_remul(
         spec.objectives = tuple(state["objectives"])
         spec.resources = state["resources"]
         spec.search = search = state["search"]
+        spec_pkl = exp_dir / SPEC_FILE
+        if spec_pkl.is_file():  # written by this package for this sweep (trusted, like tuner.pkl)
+            import ray.cloudpickle as cloudpickle
+
+            spec.searched = cloudpickle.loads(spec_pkl.read_bytes())
     # the dataset: loaded once per sweep, before MLflow or Ray (a missing dataset fails here)
     task_obj = get_task(task)
     base_cfg = resolve_config(task_obj, spec.fixed)
     splits = task_obj.load(base_cfg["data"], base_cfg["seed"])
-    uri = tracking.default_tracking_uri(tracking_uri or state.get("tracking_uri"))
+    uri = tracking.default_tracking_uri(state.get("tracking_uri") or tracking_uri)
     client = tracking.client_for(uri)
     if state:
         run_name = state["run_name"]
@@ -318,6 +326,9 @@ def tune_remul(
                  "search": search, "status": "running", "fixed": spec.fixed,
                  "objectives": list(spec.objectives), "resources": spec.resources}
         (exp_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+        import ray.cloudpickle as cloudpickle
+
+        (exp_dir / SPEC_FILE).write_bytes(cloudpickle.dumps(spec.searched))
     optuna_url = _optuna_url(uri, exp_dir) if search == "optuna" else None
 
     started = _init_ray(address, num_cpus)
@@ -326,7 +337,7 @@ def tune_remul(
         del splits
         setup = TrialSetup(
             task=task, base_config=spec.fixed, objectives=spec.objectives,
-            cpus=spec.resources["cpu"], checkpoint_every=checkpoint_every,
+            cpus=spec.resources["cpu"], report_interval_s=report_interval_s,
             data_refs={data_key(task, base_cfg["data"], base_cfg["seed"]): [ref]},
         )
         res = {"cpu": spec.resources["cpu"]}
@@ -432,8 +443,8 @@ def _new_tuner(spec, trainable, exp_dir, run_name, uri, exp_id, parent_id, optun
         from ray.tune.schedulers import ASHAScheduler
 
         scheduler = ASHAScheduler(
-            time_attr="training_iteration", metric=objs[0], mode="min",
-            max_t=_max_epochs(spec, base_cfg) + 1, grace_period=1, reduction_factor=2,
+            time_attr="epoch", metric=objs[0], mode="min",
+            max_t=_max_epochs(spec, base_cfg), grace_period=1, reduction_factor=2,
         )
     callback = tracking.MlflowTrialCallback(uri, exp_id, parent_id, spec.task, spec.fixed)
     return tune.Tuner(

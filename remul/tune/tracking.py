@@ -45,7 +45,7 @@ RAY_KEYS = {
     "time_since_restore", "iterations_since_restore", "training_iteration", "done",
     "date", "experiment_tag", "checkpoint_dir_name", "should_checkpoint", "trial_id",
     "config", "episodes_total", "timesteps_total", "timesteps_since_restore", "warmup_time",
-    "final", "epoch",
+    "final", "epoch", "epoch_history",
 }
 
 
@@ -285,9 +285,30 @@ class MlflowTrialCallback(Callback):
         self.run_for(trial)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        from mlflow.entities import Metric, RunTag
+        from mlflow.entities import RunTag
 
         run = self.run_for(trial)
+        metrics, tags = [], {}
+        history = result.get("epoch_history") or "[]"  # epochs batched into this report
+        try:
+            history = json.loads(history) if isinstance(history, str) else list(history)
+        except (TypeError, ValueError):
+            history = []
+        for past in history:
+            if isinstance(past, dict):
+                self._collect(run, past, metrics, tags)
+        self._collect(run, result, metrics, tags)
+        if not metrics and not tags:
+            return
+        chunks = [metrics[i:i + 500] for i in range(0, len(metrics), 500)] or [[]]
+        for i, chunk in enumerate(chunks):  # tags go with the last chunk (resume bookkeeping)
+            last = i == len(chunks) - 1
+            with_retry(self.client.log_batch, run["run_id"], metrics=chunk,
+                       tags=[RunTag(k, v) for k, v in tags.items()] if last else [])
+
+    def _collect(self, run: dict, result: dict, metrics: list, tags: dict) -> None:
+        from mlflow.entities import Metric
+
         final = bool(result.get("final"))
         epoch = result.get("epoch")
         epoch = int(epoch) if isinstance(epoch, (int, float)) and math.isfinite(epoch) else None
@@ -295,11 +316,8 @@ class MlflowTrialCallback(Callback):
             return
         if not final and epoch is not None and epoch <= run["last_epoch"]:
             return  # already logged (a trial resumed from an earlier checkpoint)
-        step = epoch if epoch is not None else max(run["last_epoch"], 0)
-        if final:
-            step = max(run["last_epoch"], 0)
+        step = max(run["last_epoch"], 0) if final or epoch is None else epoch
         ts = self._ts(run)
-        metrics = []
         for k, v in result.items():
             if k in RAY_KEYS:
                 continue
@@ -307,17 +325,11 @@ class MlflowTrialCallback(Callback):
             if x is None or (not final and not math.isfinite(x)):
                 continue
             metrics.append(Metric(k, x, ts, step))
-        tags = []
         if final:
-            tags.append(RunTag(TAG_FINAL, "true"))
-        elif epoch is not None:
-            tags.append(RunTag(TAG_LAST_EPOCH, str(epoch)))
-        for i in range(0, max(len(metrics), 1), 500):
-            with_retry(self.client.log_batch, run["run_id"], metrics=metrics[i:i + 500],
-                       tags=tags if i == 0 else [])
-        if final:
+            tags[TAG_FINAL] = "true"
             run["final"] = True
         elif epoch is not None:
+            tags[TAG_LAST_EPOCH] = str(epoch)
             run["last_epoch"] = epoch
 
     def on_trial_complete(self, iteration, trials, trial, **info):

@@ -1,6 +1,10 @@
 """The Ray Tune trainable: :func:`remul.train.train` wrapped to report every epoch.
 
-- Each epoch: ``tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(...))``; the
+- After an epoch, once ``report_interval_s`` (default 1 s; 0 = every epoch) has passed since the
+  last report: ``tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(...))`` with
+  that epoch's checkpoint. Epochs shorter than the interval are batched: the report carries the
+  metrics of the epochs in between as ``epoch_history``, so MLflow still gets every epoch, while
+  the per-report round trip to the driver (~50 ms on 2 busy cores) stays a small share. The
   objectives not known before the end (e.g. ``val_equi_error``) are NaN in epoch reports.
 - At the end: one more report with the final result and ``final=True``.
 - A trial that Ray restarts (``FailureConfig(max_failures=2)``, or ``Tuner.restore``) resumes
@@ -19,6 +23,7 @@ import json
 import math
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 
 from remul.tune.space import deep_merge, strip_none
@@ -38,7 +43,7 @@ class TrialSetup:
     base_config: dict
     objectives: tuple[str, ...]
     cpus: float = 1.0
-    checkpoint_every: int = 1  # epochs between checkpoints reported to Ray
+    report_interval_s: float = 1.0  # report (and checkpoint) once this much time has passed
     data_refs: dict = field(default_factory=dict)  # data_key -> [ObjectRef] (not resolved)
 
 
@@ -91,24 +96,38 @@ def remul_trainable(config: dict, setup: TrialSetup) -> None:
         if ckpt is not None:
             cfg["resume_from"] = ckpt.to_directory(f"{work}/restored")
 
-        def callback(metrics: dict, checkpoint_dir):
-            if metrics.get("final"):
-                return  # reported below, once train returns
-            rep = _numeric_items(metrics)
+        pending: list[dict] = []  # epochs not reported yet
+        last_report = [time.monotonic()]
+
+        def flush(checkpoint_dir) -> None:
+            rep = dict(pending[-1])
             for o in setup.objectives:
                 rep.setdefault(o, math.nan)
-            every = max(1, int(setup.checkpoint_every))
-            if checkpoint_dir and (int(metrics.get("epoch", 0)) + 1) % every == 0:
+            if len(pending) > 1:
+                rep["epoch_history"] = json.dumps(pending[:-1])  # a string: loggers skip it
+            pending.clear()
+            if checkpoint_dir:
                 tune.report(rep, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
             else:
                 tune.report(rep)
+            last_report[0] = time.monotonic()
+
+        def callback(metrics: dict, checkpoint_dir):
+            if metrics.get("final"):
+                return  # reported below, once train returns
+            pending.append(_numeric_items(metrics))
+            if time.monotonic() - last_report[0] >= setup.report_interval_s:
+                flush(checkpoint_dir)
 
         result = train(task, cfg, callback, splits=splits)
         final = _numeric_items(result)
         final["epoch"] = int(result.get("epochs", 1)) - 1
         final["final"] = True
+        final["on_gpu"] = int(str(cfg["device"]).startswith("cuda"))
         for o in setup.objectives:
             final.setdefault(o, math.nan)
+        if pending:
+            final["epoch_history"] = json.dumps(pending)
         tune.report(final)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -30,7 +30,7 @@ SCRIPT = textwrap.dedent('''
     if __name__ == "__main__":
         tune_remul("nbody", SPACE, search="grid", max_concurrent_trials=1, num_cpus=2,
                    tracking_uri=sys.argv[1], storage_path=sys.argv[2], experiment="resume",
-                   verbose=0)
+                   verbose=0, report_interval_s=0)  # report and checkpoint every epoch
 ''').replace("N_EPOCHS", str(N_EPOCHS))
 
 
