@@ -48,7 +48,10 @@ def parser(description: str, task: str | None = None) -> argparse.ArgumentParser
     p.add_argument("--address", default=None,
                    help="Ray cluster address (default $RAY_ADDRESS; 'auto' under ray submit)")
     p.add_argument("--num-cpus", type=int, help="CPUs of a local Ray instance")
-    p.add_argument("--storage-path", help="Ray Tune results/checkpoints (default ./ray_results)")
+    p.add_argument("--storage-path", default=os.environ.get("REMUL_STORAGE_PATH") or None,
+                   help="Ray Tune results/checkpoints, a directory (on a cluster: a shared "
+                   "filesystem mounted at the same path on every node; s3:// URIs are not "
+                   "supported yet) (default $REMUL_STORAGE_PATH when set, else ./ray_results)")
     p.add_argument("--tracking-uri", help="MLflow store (default $MLFLOW_TRACKING_URI or "
                    "sqlite:///./mlruns.db)")
     p.add_argument("--experiment", help="MLflow experiment name")

@@ -5,7 +5,10 @@ a Docker daemon (neither exists here).
   schema validation (``prepare_config`` + ``validate_config``, the offline steps of ``ray up``; the
   next step, ``bootstrap_config``, calls AWS and is not run), then the keys our setup relies on.
 - The shell the configs run: the env-file setup commands and ``cluster/start_mlflow.sh`` run for
-  real in a temporary HOME (a real MLflow server on 127.0.0.1, ended by process group).
+  real in a temporary HOME (a real MLflow server on 127.0.0.1, ended by process group); the EFS
+  mount of ``gpu.yaml`` runs with ``sudo``/``mountpoint`` stubbed (commands logged, not run).
+- Tune storage is a shared filesystem at the same path on every node (EFS / NFS / an RWX PVC),
+  never an ``s3://`` URI: ``tune_remul`` only supports a filesystem path yet.
 - ``docker/Dockerfile``, ``docker/compose.yaml``, ``cluster/kuberay.yaml`` parse, and what they
   copy, run and pin exists in this repository and environment.
 """
@@ -107,7 +110,6 @@ def test_gpu_yaml_node_types():
         assert t["min_workers"] == 0 and t["max_workers"] >= 1, name
         assert t["node_config"]["InstanceMarketOptions"]["MarketType"] == "spot", name
         assert "--gpus all" in t["docker"]["worker_run_options"], name
-        assert "IamInstanceProfile" in t["node_config"], f"{name}: workers write to the bucket"
     assert sum(t.get("min_workers", 0) for t in types.values()) <= cfg["max_workers"]
 
 
@@ -152,12 +154,20 @@ def _run_env_setup(name: str, home: Path, head: bool) -> dict:
     return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
 
 
-@pytest.mark.parametrize("name, storage", [("gpu.yaml", "s3://"), ("local.yaml", "/")])
-def test_node_environment(name, storage, tmp_path):
+SHARED = {"gpu.yaml": "/mnt/remul-shared", "local.yaml": "/mnt/shared/remul"}
+ARTIFACTS = {"gpu.yaml": "s3://", "local.yaml": "/mnt/shared/remul/"}
+
+
+@pytest.mark.parametrize("name", ["gpu.yaml", "local.yaml"])
+def test_node_environment(name, tmp_path):
     head = _run_env_setup(name, tmp_path / "head", head=True)
-    assert head["REMUL_STORAGE_PATH"].startswith(storage)  # Tune storage on shared storage
-    assert head["REMUL_STORAGE_PATH"].endswith("/ray-results")
-    assert head["MLFLOW_ARTIFACTS_DESTINATION"].startswith(storage)
+    # Tune storage on the shared filesystem (tune_remul takes no s3:// storage path)
+    assert head["REMUL_SHARED"] == SHARED[name]
+    assert head["REMUL_STORAGE_PATH"] == SHARED[name] + "/ray-results"
+    assert "://" not in head["REMUL_STORAGE_PATH"]
+    # MLflow artifacts: S3 on AWS (proxied by the server on the head), the share on-premise
+    assert head["MLFLOW_ARTIFACTS_DESTINATION"].startswith(ARTIFACTS[name])
+    assert head["MLFLOW_ARTIFACTS_DESTINATION"].endswith("/mlflow-artifacts")
     assert head["REMUL_DATA_DIR"] == str(tmp_path / "head" / ".cache/remul-data")  # node-local
     assert head["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:5000"
     assert head["MLFLOW_HOST"] == "127.0.0.1"
@@ -166,9 +176,102 @@ def test_node_environment(name, storage, tmp_path):
     worker = _run_env_setup(name, tmp_path / "worker", head=False)
     assert "MLFLOW_TRACKING_URI" not in worker, "only the driver on the head talks to MLflow"
     assert "RAY_ADDRESS" not in worker
+    assert worker["REMUL_STORAGE_PATH"] == head["REMUL_STORAGE_PATH"], "same path on every node"
     # ~/.bashrc sources the env file once, however often `ray up` reruns the setup
     _run_env_setup(name, tmp_path / "worker", head=False)
     assert (tmp_path / "worker" / ".bashrc").read_text().count("remul_env") == 1
+
+
+def _bind_mounts(cfg: dict) -> dict[str, str]:
+    """host -> container paths of the ``-v`` options every container of the config gets."""
+    opts = " ".join(cfg["docker"].get("run_options", []))
+    return dict(m.groups() for m in re.finditer(r"-v\s+(/[^:\s]+):(/[^:\s]+)", opts))
+
+
+@pytest.mark.parametrize("name", ["gpu.yaml", "local.yaml"])
+def test_shared_mount_is_bound_into_every_container(name):
+    """The host's shared mount is in head and worker containers at the same path."""
+    cfg = prepared(name)
+    binds = _bind_mounts(cfg)
+    assert any(SHARED[name] == c or SHARED[name].startswith(c + "/")
+               for h, c in binds.items() if h == c), (name, binds)
+    for t in cfg["available_node_types"].values():  # no node type drops the shared options
+        assert "run_options" not in t.get("docker", {}), name
+
+
+def test_gpu_yaml_mounts_efs(tmp_path):
+    """initialization_commands (host, every node) mount EFS over NFS 4.1 at /mnt/remul-shared,
+    once, and hand ray-results to uid 1000; run with sudo/mountpoint stubbed."""
+    cfg = load("gpu.yaml")
+    script = "\n".join(cfg["initialization_commands"])
+    assert re.search(r"^\s*REMUL_EFS=fs-[0-9a-f]+\.efs\.[a-z0-9-]+\.amazonaws\.com\s*$",
+                     script, re.M), "the EFS DNS name placeholder"
+    assert "# CHANGE" in script.split("REMUL_EFS=")[0], "the EFS id is marked CHANGE"
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    log = tmp_path / "sudo.log"
+    for cmd, body in {"sudo": f'echo "$*" >> {log}', "mountpoint": 'exit "${MP_RC:-1}"',
+                      "mount.nfs4": "exit 0"}.items():
+        (stubs / cmd).write_text(f"#!/bin/bash\n{body}\n")
+        (stubs / cmd).chmod(0o755)
+    env = {"HOME": str(tmp_path), "PATH": f"{stubs}:/usr/bin:/bin"}
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+    lines = log.read_text().splitlines()
+    mounts = [ln.split() for ln in lines if ln.startswith("mount ")]
+    assert len(mounts) == 1, lines
+    m = mounts[0]
+    assert m[m.index("-t") + 1] == "nfs4"
+    assert "nfsvers=4.1" in m[m.index("-o") + 1].split(",")
+    assert re.fullmatch(r"fs-[0-9a-f]+\.efs\.[a-z0-9-]+\.amazonaws\.com:/", m[-2])
+    assert m[-1] == SHARED["gpu.yaml"]
+    assert f"install -d -o 1000 -g 1000 {SHARED['gpu.yaml']}/ray-results" in lines
+    assert not any("apt-get" in ln for ln in lines), "nfs-common is only installed if missing"
+    # already mounted (a second `ray up`): no second mount
+    log.unlink()
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30,
+                         env=dict(env, MP_RC="0"))
+    assert out.returncode == 0, out.stderr
+    assert not any(ln.startswith("mount ") for ln in log.read_text().splitlines())
+
+
+def test_gpu_yaml_setup_refuses_a_missing_efs_mount(tmp_path):
+    """The container's setup fails on a node where the shared path is not an NFS mount."""
+    cfg = load("gpu.yaml")
+    check = next(c for c in cfg["setup_commands"] if "/proc/mounts" in c)
+    _run_env_setup("gpu.yaml", tmp_path, head=False)
+    mounts = tmp_path / "mounts"
+    env = {"HOME": str(tmp_path), "PATH": os.environ["PATH"]}
+    for line, ok in [("/dev/root / ext4 rw 0 0", False),
+                     ("fs-1.efs.us-west-2.amazonaws.com:/ /mnt/remul-shared nfs4 rw 0 0", True)]:
+        mounts.write_text(line + "\n")
+        out = subprocess.run(["bash", "-c", check.replace("/proc/mounts", str(mounts))],
+                             capture_output=True, text=True, env=env, timeout=30)
+        assert (out.returncode == 0) == ok, (line, out.stderr)
+
+
+def test_no_s3_storage_path_for_tune():
+    """No config or document tells Tune (--storage-path / REMUL_STORAGE_PATH) to use S3."""
+    bad = re.compile(r"(--storage-path[ =]|REMUL_STORAGE_PATH=|storage_path=)\s*['\"]?s3://")
+    for path in [*CLUSTER.glob("*.yaml"), CLUSTER / "README.md", REPO / "README.md"]:
+        assert not bad.search(path.read_text()), path
+    docs = list(yaml.safe_load_all((CLUSTER / "kuberay.yaml").read_text()))
+    rc = next(d for d in docs if d["kind"] == "RayCluster")
+    for c in _kuberay_ray_containers(rc):
+        env = {e["name"]: e.get("value", "") for e in c.get("env", [])}
+        assert not env["REMUL_STORAGE_PATH"].startswith("s3://"), c["name"]
+
+
+def test_storage_path_flag_defaults_to_the_node_environment(monkeypatch):
+    """On a node (REMUL_STORAGE_PATH set by the config) the sweep scripts use the share."""
+    from remul.tune import scripts
+
+    monkeypatch.setenv("REMUL_STORAGE_PATH", "/mnt/remul-shared/ray-results")
+    assert scripts.parser("x").parse_args([]).storage_path == "/mnt/remul-shared/ray-results"
+    assert scripts.parser("x").parse_args(["--storage-path", "/tmp/r"]).storage_path == "/tmp/r"
+    monkeypatch.delenv("REMUL_STORAGE_PATH")
+    assert scripts.parser("x").parse_args([]).storage_path is None  # tune_remul: ./ray_results
 
 
 def test_setup_commands_exist():
@@ -373,7 +476,7 @@ def test_kuberay_manifest():
     assert not ({w for w in ml if w.startswith("--")} - cli_flags("mlflow", "server"))
     env = {e["name"]: e.get("value") for e in containers["ray-head"]["env"]}
     assert env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:5000"
-    assert env["REMUL_STORAGE_PATH"].startswith("s3://")
+    assert ml[ml.index("--artifacts-destination") + 1].startswith("s3://")  # proxied by MLflow
     worker = rc["spec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
     assert worker["resources"]["limits"]["nvidia.com/gpu"] >= 1
     assert job["spec"]["clusterSelector"]["ray.io/cluster"] == rc["metadata"]["name"]
@@ -381,3 +484,36 @@ def test_kuberay_manifest():
     assert (REPO / script).is_file()
     images = {c["image"] for c in containers.values()} | {worker["image"]}
     assert images == {load("gpu.yaml")["docker"]["image"]}
+
+
+def _kuberay_ray_containers(rc: dict) -> list[dict]:
+    """The Ray containers (head + every worker group) of a RayCluster, with their pod spec."""
+    specs = [rc["spec"]["headGroupSpec"]["template"]["spec"]]
+    specs += [g["template"]["spec"] for g in rc["spec"]["workerGroupSpecs"]]
+    out = []
+    for spec in specs:
+        for c in spec["containers"]:
+            if c["name"].startswith("ray-"):
+                out.append(dict(c, _pod=spec))
+    return out
+
+
+def test_kuberay_storage_is_a_shared_rwx_volume():
+    """Head and workers mount one ReadWriteMany PVC at the same path; Tune storage is in it."""
+    docs = list(yaml.safe_load_all((CLUSTER / "kuberay.yaml").read_text()))
+    pvcs = {d["metadata"]["name"]: d for d in docs if d["kind"] == "PersistentVolumeClaim"}
+    rc = next(d for d in docs if d["kind"] == "RayCluster")
+    containers = _kuberay_ray_containers(rc)
+    assert len(containers) == 1 + len(rc["spec"]["workerGroupSpecs"])
+    paths = set()
+    for c in containers:
+        env = {e["name"]: e.get("value") for e in c["env"]}
+        storage = env["REMUL_STORAGE_PATH"]
+        paths.add(storage)
+        volumes = {v["name"]: v for v in c["_pod"]["volumes"]}
+        mount = next(m for m in c["volumeMounts"]
+                     if storage.startswith(m["mountPath"].rstrip("/") + "/"))
+        claim = volumes[mount["name"]]["persistentVolumeClaim"]["claimName"]
+        assert claim in pvcs, f"{c['name']}: {claim} is defined in the manifest"
+        assert pvcs[claim]["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert len(paths) == 1, f"one storage path on every node: {paths}"
