@@ -101,12 +101,23 @@ def with_retry(fn, *args, tries: int = 10, base: float = 0.05, cap: float = 3.0,
 
 
 def client_for(uri: str):
+    """An MlflowClient for ``uri``. For a SQLite store, one process at a time opens it (a lock
+    file ``.<db>.lock`` next to it): opening creates and migrates the schema, and two processes
+    migrating a new database at once (a sweep and a watcher) can leave alembic's temporary table
+    behind ("table _alembic_tmp_latest_metrics already exists"), which no retry repairs."""
     from mlflow import MlflowClient
 
     db = sqlite_path(uri)
-    if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
-    return with_retry(MlflowClient, tracking_uri=uri)
+    if db is None:
+        return with_retry(MlflowClient, tracking_uri=uri)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return with_retry(MlflowClient, tracking_uri=uri)
+    with open(db.with_name(f".{db.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        return with_retry(MlflowClient, tracking_uri=uri)
 
 
 def get_or_create_experiment(client, name: str, uri: str) -> str:
@@ -279,6 +290,13 @@ class MlflowTrialCallback(Callback):
 
     # --- Ray Tune hooks -----------------------------------------------------------------
     def on_trial_start(self, iteration, trials, trial, **info):
+        # runs before Ray restores the trial: repair a checkpoint deleted ahead of the snapshot
+        from remul.tune.trainable import ensure_restorable
+
+        try:
+            ensure_restorable(trial)
+        except Exception:  # noqa: BLE001 - Ray's own restore then reports the problem
+            logger.warning("could not check the checkpoint of %s", trial, exc_info=True)
         self.run_for(trial)
 
     def on_trial_restore(self, iteration, trials, trial, **info):

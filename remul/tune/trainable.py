@@ -9,6 +9,10 @@
 - At the end: one more report with the final result and ``final=True``.
 - A trial that Ray restarts (``FailureConfig(max_failures=2)``, or ``Tuner.restore``) resumes
   from its last checkpoint (``config["resume_from"]``).
+- Resume: Ray deletes a trial's older checkpoints (``num_to_keep``) before its experiment snapshot
+  naming the newer ones reaches storage, so a sweep killed in between restores a snapshot whose
+  checkpoint is gone; :func:`ensure_restorable` (called by the driver before a trial starts)
+  points the trial at the oldest surviving newer checkpoint instead of letting it fail.
 - Data: the driver loads the dataset once and ``ray.put``s it; the trainable gets the object ref
   (one copy per node in the object store) and keeps the splits in a per-process cache, so a
   reused actor does not even deserialise them again. A trial whose data config differs from the
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -29,6 +34,25 @@ from dataclasses import dataclass, field
 from remul.tune.space import deep_merge, strip_none
 
 _SPLITS_CACHE: dict[str, object] = {}
+
+#: test hook: ``"<point>:<marker file>"`` makes the first trial that reaches ``<point>``
+#: (``before_final``: after the last epoch's report; ``after_final``: after the final report)
+#: create the marker file and hang, so a test can kill the sweep at that exact point.
+STALL_ENV = "REMUL_TUNE_TEST_STALL"
+
+
+def _maybe_stall(point: str) -> None:
+    spec = os.environ.get(STALL_ENV, "")
+    want, _, marker = spec.partition(":")
+    if want != point or not marker:
+        return
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return  # another trial stalled already
+    os.close(fd)
+    while True:  # until the test kills the sweep
+        time.sleep(1.0)
 
 
 def data_key(task: str, data: dict, seed: int) -> str:
@@ -69,6 +93,69 @@ def _splits_for(setup: TrialSetup, task, cfg: dict):
         _SPLITS_CACHE.pop(next(iter(_SPLITS_CACHE)))
     _SPLITS_CACHE[key] = splits
     return splits
+
+
+def _checkpoint_index(name: str) -> int | None:
+    prefix = "checkpoint_"
+    if name.startswith(prefix) and name[len(prefix):].isdigit():
+        return int(name[len(prefix):])
+    return None
+
+
+def ensure_restorable(trial) -> str | None:
+    """Driver side, before a (restored) trial starts: if the checkpoint Ray will restore it from
+    no longer exists, point the trial at another one. Returns None if nothing was changed, else
+    the checkpoint it now resumes from ("" = from scratch).
+
+    Why: Ray deletes old checkpoints (``CheckpointConfig(num_to_keep=K)``) while processing
+    checkpoint ``k + K``, but the experiment snapshot naming ``k + K`` reaches storage later
+    (asynchronously), so a sweep killed in between is restored with its latest checkpoint
+    deleted, and the trial fails with "Could not recover from checkpoint" on every retry.
+    The oldest surviving checkpoint newer than the missing one was processed by the driver
+    (its epochs are in MLflow, which ignores the epochs it already has), so the trial resumes
+    from there; failing that, from the newest surviving one; failing that, from scratch.
+    """
+    import posixpath
+
+    import pyarrow.fs as pafs
+    from ray.train._internal.session import _TrainingResult
+    from ray.tune import Checkpoint
+
+    cpm = trial.run_metadata.checkpoint_manager
+    latest = cpm.latest_checkpoint_result
+    if latest is None or latest.checkpoint is None:
+        return None
+    ck = latest.checkpoint
+    fs = ck.filesystem
+
+    def exists(path: str) -> bool:
+        return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+    if exists(ck.path):
+        return None
+    parent, name = posixpath.split(ck.path.rstrip("/"))
+    missing = _checkpoint_index(name)
+    found = []
+    for info in fs.get_file_info(pafs.FileSelector(parent, allow_not_found=True)):
+        i = _checkpoint_index(info.base_name)
+        if i is not None and info.type == pafs.FileType.Directory:
+            found.append((i, info.path))
+    found.sort()
+    newer = [p for i, p in found if missing is None or i > missing]
+    pick = newer[0] if newer else (found[-1][1] if found else None)
+    # forget the deleted checkpoints (Ray would try to delete them again)
+    cpm._checkpoint_results = [r for r in cpm._checkpoint_results
+                               if r.checkpoint is not None and exists(r.checkpoint.path)]
+    # (Ray 2.60 internals; the metrics only seed Ray's iteration counters)
+    cpm._latest_checkpoint_result = None if pick is None else _TrainingResult(
+        checkpoint=Checkpoint(pick, filesystem=fs), metrics=dict(latest.metrics or {}))
+    trial.run_metadata.invalidate_cache()
+    import logging
+
+    logging.getLogger(__name__).warning(
+        "trial %s: checkpoint %s is gone; resuming from %s", trial, ck.path,
+        pick or "scratch")
+    return pick or ""
 
 
 def remul_trainable(config: dict, setup: TrialSetup) -> None:
@@ -128,6 +215,8 @@ def remul_trainable(config: dict, setup: TrialSetup) -> None:
             final.setdefault(o, math.nan)
         if pending:
             final["epoch_history"] = json.dumps(pending)
+        _maybe_stall("before_final")
         tune.report(final)
+        _maybe_stall("after_final")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -3,6 +3,8 @@ Every trial appears exactly once in MLflow and in the results, and no epoch is l
 
 from __future__ import annotations
 
+import glob
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +15,7 @@ import time
 import pytest
 
 from remul.tune import tracking
+from remul.tune.trainable import STALL_ENV, ensure_restorable
 
 N_EPOCHS = 10
 SCRIPT = textwrap.dedent('''
@@ -107,3 +110,124 @@ def test_killed_sweep_resumes_without_duplicates(ray_session, tmp_path, monkeypa
         assert len(finals) == 1
     assert client.get_run(res.parent_run_id).info.status == "FINISHED"
     assert len(tracking.child_runs(client, res.experiment_id, res.parent_run_id)) == 4
+
+
+def _latest_checkpoints(exp_dir) -> dict:
+    """trial_id -> the checkpoint path the latest experiment snapshot restores it from."""
+    from ray.tune.experiment.trial import Trial
+
+    state = json.loads(open(max(glob.glob(f"{exp_dir}/experiment_state-*.json"))).read())
+    out = {}
+    for trial_json, meta_json in state["trial_data"]:
+        trial = Trial.from_json_state(trial_json, stub=True)
+        trial.restore_run_metadata(meta_json)
+        if trial.latest_checkpoint_result is not None:
+            out[trial.trial_id] = trial.latest_checkpoint_result.checkpoint.path
+    return out
+
+
+@pytest.mark.timeout(600)
+def test_resume_when_snapshot_checkpoint_was_deleted(ray_session, tmp_path, monkeypatch):
+    """Deterministic form of the race behind the flaky test above: Ray deletes a trial's old
+    checkpoints (num_to_keep=2) before the snapshot naming the newer ones reaches storage, so a
+    sweep killed in between is restored from a checkpoint that is gone. Here the first trial
+    stalls right after its last epoch's report, the sweep is killed, and the checkpoint the
+    snapshot names is deleted: the trial must still resume and end with its final result."""
+    from remul.tune import tune_remul
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    storage = tmp_path / "ray"
+    script = tmp_path / "run_sweep.py"
+    script.write_text(SCRIPT)
+    marker = tmp_path / "stalled"
+    env = dict(os.environ, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+    env[STALL_ENV] = f"before_final:{marker}"
+    env.pop("RAY_ADDRESS", None)
+    log = open(tmp_path / "sweep.log", "w")
+    proc = subprocess.Popen([sys.executable, str(script), uri, str(storage)], env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while not marker.exists():
+            assert proc.poll() is None, (tmp_path / "sweep.log").read_text()[-3000:]
+            assert time.time() < deadline, "the sweep did not stall in time"
+            time.sleep(0.2)
+        (exp_dir,) = [d for d in storage.iterdir() if d.is_dir()]
+        t0 = time.time()  # the stalled trial's last checkpoint is in the synced snapshot
+        while not any(p.endswith(f"checkpoint_{N_EPOCHS - 1:06d}")
+                      for p in _latest_checkpoints(exp_dir).values()):
+            assert time.time() - t0 < 60, _latest_checkpoints(exp_dir)
+            time.sleep(0.2)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=30)
+        log.close()
+    (stalled,) = _latest_checkpoints(exp_dir).values()
+    import shutil
+
+    shutil.rmtree(stalled)  # what Ray's num_to_keep does ahead of the snapshot
+
+    res = tune_remul("nbody", {}, search="grid", tracking_uri=uri, storage_path=str(storage),
+                     experiment="resume", resume=True, verbose=0, quiet=True)
+    cols = [c for c in ("trial_id", "status", "error", "final", "val_mse")
+            if c in res.results.columns]
+    assert len(res.results) == 4, res.results[cols].to_string()
+    assert (res.results["status"] == "TERMINATED").all(), res.results[cols].to_string()
+    assert res.results["final"].all(), res.results[cols].to_string()
+    client = tracking.client_for(uri)
+    for c in tracking.child_runs(client, res.experiment_id, res.parent_run_id):
+        assert c.info.status == "FINISHED"
+        steps = [m.step for m in client.get_metric_history(c.info.run_id, "train_loss")]
+        assert sorted(steps) == list(range(N_EPOCHS)), steps
+        assert len(client.get_metric_history(c.info.run_id, "test_mse")) == 1
+
+
+class _Trial:
+    def __init__(self, cpm):
+        from types import SimpleNamespace
+
+        self.run_metadata = SimpleNamespace(checkpoint_manager=cpm, invalidate_cache=lambda: None)
+
+
+def _register(cpm, path):
+    from ray.train._internal.session import _TrainingResult
+    from ray.tune import Checkpoint
+
+    path.mkdir(parents=True, exist_ok=True)
+    cpm.register_checkpoint(_TrainingResult(Checkpoint(str(path)), {"training_iteration": 1}))
+
+
+def test_ensure_restorable_picks_the_oldest_newer_checkpoint(tmp_path):
+    import shutil
+
+    from ray.train._internal.checkpoint_manager import _CheckpointManager
+    from ray.tune import CheckpointConfig
+
+    cpm = _CheckpointManager(CheckpointConfig(num_to_keep=2))
+    for i in range(4):
+        _register(cpm, tmp_path / f"checkpoint_{i:06d}")  # keeps 2, 3
+    trial = _Trial(cpm)
+    assert ensure_restorable(trial) is None  # present: unchanged
+    assert cpm.latest_checkpoint_result.checkpoint.path.endswith("checkpoint_000003")
+    # the snapshot knew 2 and 3; Ray then wrote 4, 5 and deleted 2, 3
+    for i in (4, 5):
+        (tmp_path / f"checkpoint_{i:06d}").mkdir()
+    for i in (2, 3):
+        shutil.rmtree(tmp_path / f"checkpoint_{i:06d}")
+    assert ensure_restorable(trial).endswith("checkpoint_000004")
+    assert cpm.latest_checkpoint_result.checkpoint.path.endswith("checkpoint_000004")
+    assert cpm.latest_checkpoint_result.metrics == {"training_iteration": 1}
+    assert cpm._checkpoint_results == []  # the deleted ones are forgotten
+    # only older ones left: the newest of them; none left: from scratch
+    shutil.rmtree(tmp_path / "checkpoint_000004")
+    shutil.rmtree(tmp_path / "checkpoint_000005")
+    (tmp_path / "checkpoint_000001").mkdir()
+    cpm._latest_checkpoint_result.checkpoint.path = str(tmp_path / "checkpoint_000004")
+    assert ensure_restorable(trial).endswith("checkpoint_000001")
+    shutil.rmtree(tmp_path / "checkpoint_000001")
+    assert ensure_restorable(trial) == ""
+    assert cpm.latest_checkpoint_result is None
