@@ -18,28 +18,15 @@ from pathlib import Path
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # before Ray is imported
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from ray import tune  # noqa: E402
-
 from remul.tune import scripts  # noqa: E402
 
-BETAS = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
-
-SPACE = {
-    "mode": tune.grid_search(["constant", "augmentation", "none"]),
-    "beta": tune.grid_search(BETAS),  # only varies under constant (REMUL)
+FIXED = {
     "model": {"name": "transformer"},
 }
 
 
 def main(argv=None) -> int:
-    args = scripts.parser(__doc__, task="mocap_walk").parse_args(argv)
-    space = dict(SPACE)
-    if args.smoke:
-        space = scripts.smoke_space(args.task, space)
-        space["beta"] = tune.grid_search([0.01, 1.0])
-        space["mode"] = tune.grid_search(["constant", "augmentation"])
-    return scripts.run(args, args.task, space, search="grid",
-                       experiment=args.experiment or f"{args.task}-beta")
+    return scripts.beta_sweep(__doc__, "mocap_walk", FIXED, argv, smoke_betas=[0.01, 1.0])
 
 
 if __name__ == "__main__":

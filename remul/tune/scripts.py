@@ -121,3 +121,30 @@ def smoke_space(task: str, space: dict) -> dict:
     if data:
         out = deep_merge(out, {"data": data})
     return out
+
+
+#: the paper's beta grid for the REMUL (constant) trials of a beta sweep
+BETAS = [0.001, 0.01, 0.1, 1.0, 10.0, 100.0]
+
+
+def beta_sweep(doc: str, default_task: str, fixed: dict, argv=None,
+               smoke_betas=(0.01, 1.0)) -> int:
+    """A grid over beta (REMUL, constant weighting), plus augmentation and a plain model.
+
+    ``fixed`` holds the training keys of the script (model, data, epochs, ...). ``--smoke``
+    keeps REMUL at ``smoke_betas`` plus augmentation, on the tiny smoke budget.
+    """
+    from ray import tune
+
+    args = parser(doc, task=default_task).parse_args(argv)
+    space = {
+        "mode": tune.grid_search(["constant", "augmentation", "none"]),
+        "beta": tune.grid_search(list(BETAS)),  # only varies under constant (REMUL)
+        **fixed,
+    }
+    if args.smoke:
+        space = smoke_space(args.task, space)
+        space["beta"] = tune.grid_search(list(smoke_betas))
+        space["mode"] = tune.grid_search(["constant", "augmentation"])
+    return run(args, args.task, space, search="grid",
+               experiment=args.experiment or f"{args.task}-beta")
