@@ -26,16 +26,11 @@ SPACE = {
     "epochs": 40,
     "lr": 1e-3,
 }
-NBODY_DATA = {"n_train": 1000, "n_val": 500, "n_test": 1000, "n_ood": 1000}
 
 
 def main(argv=None) -> int:
     args = scripts.parser(__doc__, task="nbody").parse_args(argv)
-    space = dict(SPACE)
-    if args.task == "nbody":
-        space["data"] = NBODY_DATA
-    if args.smoke:
-        space = scripts.smoke_space(args.task, space)
+    space = scripts.task_space(args, SPACE)
     return scripts.run(args, args.task, space, search="optuna",
                        num_samples=args.num_samples or (4 if args.smoke else 16),
                        experiment=args.experiment or f"{args.task}-gradnorm-vs-constant")

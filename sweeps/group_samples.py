@@ -25,16 +25,12 @@ SPACE = {
     "epochs": 40,
     "lr": 1e-3,
 }
-NBODY_DATA = {"n_train": 1000, "n_val": 500, "n_test": 1000, "n_ood": 1000}
 
 
 def main(argv=None) -> int:
     args = scripts.parser(__doc__, task="nbody").parse_args(argv)
-    space = dict(SPACE)
-    if args.task == "nbody":
-        space["data"] = NBODY_DATA
+    space = scripts.task_space(args, SPACE)
     if args.smoke:
-        space = scripts.smoke_space(args.task, space)
         space["n_group_samples"] = tune.grid_search([1, 4])
         space["beta"] = tune.grid_search([1.0])
     return scripts.run(args, args.task, space, search="grid",

@@ -19,7 +19,6 @@ from remul.tune import scripts  # noqa: E402
 
 FIXED = {
     "model": {"name": "transformer", "hidden": 64, "blocks": 2, "heads": 4},
-    "data": {"n_train": 1000, "n_val": 500, "n_test": 1000, "n_ood": 1000},
     "epochs": 250,
     "batch_size": 100,
     "lr": 1e-3,

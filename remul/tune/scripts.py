@@ -26,6 +26,8 @@ SMOKE = {
     "batch_size": 32,
     "metrics": {"M": 8, "n_samples": 16},
 }
+#: the N-body data of the full (non-smoke) sweeps: 1000 training samples, smaller eval sets
+NBODY_DATA = {"n_train": 1000, "n_val": 500, "n_test": 1000, "n_ood": 1000}
 SMOKE_DATA = {
     "nbody": {"n_train": 64, "n_val": 64, "n_test": 64, "n_ood": 64},
     "mocap": {"max_train": 64, "max_val": 64, "max_test": 64},
@@ -112,6 +114,15 @@ def run(args, task: str, space: dict, **options) -> int:
     return 0
 
 
+def task_space(args, space: dict) -> dict:
+    """``space`` for ``args.task``: the N-body sweep data when the task is nbody, and the smoke
+    budget under ``--smoke``."""
+    space = dict(space)
+    if args.task == "nbody":
+        space.setdefault("data", dict(NBODY_DATA))
+    return smoke_space(args.task, space) if args.smoke else space
+
+
 def smoke_space(task: str, space: dict) -> dict:
     """``space`` with the smoke budget applied (tiny model, data, epochs, metrics)."""
     from remul.tune.space import deep_merge
@@ -142,8 +153,8 @@ def beta_sweep(doc: str, default_task: str, fixed: dict, argv=None,
         "beta": tune.grid_search(list(BETAS)),  # only varies under constant (REMUL)
         **fixed,
     }
+    space = task_space(args, space)
     if args.smoke:
-        space = smoke_space(args.task, space)
         space["beta"] = tune.grid_search(list(smoke_betas))
         space["mode"] = tune.grid_search(["constant", "augmentation"])
     return run(args, args.task, space, search="grid",

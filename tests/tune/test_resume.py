@@ -37,6 +37,16 @@ SCRIPT = textwrap.dedent('''
 ''').replace("N_EPOCHS", str(N_EPOCHS))
 
 
+def _kill_group(proc, log) -> None:
+    """SIGKILL the sweep driver and the Ray processes it started (its own process group)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
+    log.close()
+
+
 def _state(client):
     exp = client.get_experiment_by_name("resume")
     if exp is None:
@@ -79,13 +89,7 @@ def test_killed_sweep_resumes_without_duplicates(ray_session, tmp_path, monkeypa
         else:
             pytest.fail("the sweep did not get mid-way in time")
     finally:
-        # kill the driver and the Ray processes it started (its own process group)
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=30)
-        log.close()
+        _kill_group(proc, log)
     client = client or tracking.client_for(uri)
     done_before, _ = _state(client)
     assert done_before < 4
@@ -160,12 +164,7 @@ def test_resume_when_snapshot_checkpoint_was_deleted(ray_session, tmp_path, monk
             assert time.time() - t0 < 60, _latest_checkpoints(exp_dir)
             time.sleep(0.2)
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=30)
-        log.close()
+        _kill_group(proc, log)
     (stalled,) = _latest_checkpoints(exp_dir).values()
     import shutil
 
