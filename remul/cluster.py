@@ -36,9 +36,25 @@ HOST = "127.0.0.1"
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n: int, exclude=()) -> list[int]:
+    """n distinct TCP ports on 127.0.0.1, free right now: all sockets stay bound until every
+    port is picked, so the OS cannot hand out the same port twice."""
+    socks, ports = [], []
+    try:
+        while len(ports) < n:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+            if port not in exclude:
+                ports.append(port)
+    finally:
+        for s in socks:
+            s.close()
+    return ports
 
 
 def _bin(name: str) -> str:
@@ -190,8 +206,9 @@ class LocalRayCluster:
             self._owns_temp = True
         # RAY_TMPDIR/ray/ray_current_cluster is where the launcher's Ray writes the address.
         os.makedirs(os.path.join(self.temp_dir, "ray"), exist_ok=True)
-        self.gcs_port = self.gcs_port or free_port()
-        self.dashboard_port = self.dashboard_port or free_port()
+        gcs, dash = free_ports(2, exclude={self.gcs_port, self.dashboard_port})
+        self.gcs_port = self.gcs_port or gcs
+        self.dashboard_port = self.dashboard_port or dash
         spec = {
             "temp_dir": self.temp_dir, "gcs_port": self.gcs_port,
             "dashboard_port": self.dashboard_port, "dashboard": self.include_dashboard,
@@ -275,15 +292,20 @@ def _serve(spec_json: str, ready_path: str) -> int:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     mb = 1024 * 1024
+    # every port of every node picked up front and distinct: Ray refuses a node whose
+    # components share a port, and separately picked free ports can coincide
+    ports = iter(free_ports(5 * (spec["workers"] + 1) + 1,
+                            exclude={spec["gcs_port"], spec["dashboard_port"]}))
 
     def node_args(cpus, gpus):
         return dict(node_ip_address=HOST, num_cpus=cpus, num_gpus=gpus,
                     object_store_memory=spec["object_store_mb"] * mb, temp_dir=spec["temp_dir"],
-                    dashboard_agent_listen_port=free_port(), metrics_export_port=free_port(),
-                    runtime_env_agent_port=free_port())
+                    dashboard_agent_listen_port=next(ports), metrics_export_port=next(ports),
+                    runtime_env_agent_port=next(ports), node_manager_port=next(ports),
+                    object_manager_port=next(ports))
 
     head = node_args(spec["head_cpus"], spec["head_gpus"])
-    head.update(gcs_server_port=spec["gcs_port"], ray_client_server_port=free_port(),
+    head.update(gcs_server_port=spec["gcs_port"], ray_client_server_port=next(ports),
                 include_dashboard=spec["dashboard"], dashboard_host=HOST,
                 dashboard_port=spec["dashboard_port"])
     cluster = Cluster(initialize_head=True, connect=False, head_node_args=head,
